@@ -1,0 +1,1 @@
+"""The ``jobyard`` command."""

@@ -1,0 +1,1 @@
+"""The demo application that ``make run`` shows off."""

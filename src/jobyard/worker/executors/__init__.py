@@ -1,0 +1,1 @@
+"""How executions run: ``python`` (in a pool child) and ``command`` (spawned per execution)."""
