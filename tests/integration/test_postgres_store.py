@@ -281,11 +281,21 @@ def test_notify_wakes_a_waiter_in_another_store(make_store: Callable[..., Store]
 
 
 @PG_ONLY
+def test_a_waiter_looks_once_when_the_listener_starts(make_store: Callable[..., Store]) -> None:
+    # a worker's first claim found nothing; a job enqueued before its LISTEN took effect sends
+    # a notification no one hears: the listener's connecting must wake the waiter instead
+    waiter = make_store()
+    start = time.monotonic()
+    assert waiter.wait_for_work(["first"], 20), "the wait timed out"
+    assert time.monotonic() - start < 10
+    assert waiter.announces_work
+
+
+@PG_ONLY
 def test_a_notification_between_two_waits_is_not_missed(make_store: Callable[..., Store]) -> None:
     waiter, writer = make_store(), make_store()
     register(writer)
-    waiter.wait_for_work(["gap"], 0.01)
-    _until(lambda: waiter._listener.listening)  # type: ignore[attr-defined]
+    _listening(waiter, "gap")
     writer.job_enqueue([JobSpec(type=TYPE, queue="gap")])  # while the waiter "claims"
     _until(lambda: "gap" in waiter._notified)  # type: ignore[attr-defined]
     start = time.monotonic()
@@ -301,8 +311,7 @@ def test_the_listener_reconnects_after_its_connection_dies(
 
     waiter, writer = make_store(), make_store()
     register(writer)
-    waiter.wait_for_work(["re"], 0.01)
-    _until(lambda: waiter._listener.listening)  # type: ignore[attr-defined]
+    _listening(waiter, "re")
     with psycopg.connect(writer.url, autocommit=True) as admin:
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -316,8 +325,7 @@ def test_the_listener_reconnects_after_its_connection_dies(
 
 @PG_ONLY
 def test_in_process_wake_ups_still_work(store: Store) -> None:
-    store.wait_for_work(["l"], 0.01)
-    _until(lambda: store._listener.listening)  # type: ignore[attr-defined]
+    _listening(store, "l")
     # what an enqueue in this process does besides its NOTIFY
     assert _waited(store, "l", store._wake_local) < 5  # type: ignore[attr-defined]
 
@@ -372,9 +380,18 @@ def _waited(waiter: Store, queue: str, action: Callable[..., object]) -> float:
     timer.start()
     try:
         waiter.wait_for_work([queue], 20)
-        return time.monotonic() - start
+        took = time.monotonic() - start
     finally:
         timer.join()
+    assert took >= 0.25, "the wait ended before the action that should end it"
+    return took
+
+
+def _listening(waiter: Store, queue: str) -> None:
+    """Start ``waiter``'s listener and take the one wake-up its connecting gives."""
+    waiter.wait_for_work([queue], 0.01)
+    _until(lambda: waiter._listener.listening)  # type: ignore[attr-defined]
+    waiter.wait_for_work([queue], 0.01)
 
 
 def _until(condition: Callable[[], object], timeout: float = 10) -> None:

@@ -5,9 +5,9 @@ one per queue per transaction; PostgreSQL delivers it at commit). This thread re
 notifications and hands each queue name to ``on_notify``. It never queries while notifications
 flow; when idle it proves the connection alive with one ``SELECT 1`` every ``health_every``
 seconds, so a connection that died silently is noticed. Any failure closes the connection and
-retries with backoff; after a reconnect ``on_connect`` runs, since notifications sent meanwhile
-are lost. Callers poll with a timeout in any case, so a listener that cannot connect (PgBouncer
-in transaction mode, a restart) only costs latency, never work.
+retries with backoff; after every connect ``on_connect`` runs, since notifications sent before
+LISTEN took effect are lost. Callers poll with a timeout in any case, so a listener that cannot
+connect (PgBouncer in transaction mode, a restart) only costs latency, never work.
 """
 
 from __future__ import annotations
@@ -55,16 +55,16 @@ class Listener:
 
     def _run(self) -> None:
         delay = 0.1
-        listened = False
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
-                    self.listening = True
                     delay = 0.1
-                    if listened:  # back after a failure: what was sent meanwhile is lost
-                        self._on_connect()
-                    listened = True
+                    # what was announced before LISTEN took effect never reaches this thread:
+                    # on a first connect (a worker's claim may have just missed a notification)
+                    # as after a failure, the waiters look once for themselves
+                    self._on_connect()
+                    self.listening = True  # after that wake-up: who sees it set has had it
                     self._listen(conn)
             except Exception as exc:  # any failure: reconnect; the waiters poll meanwhile
                 if not self._stop.is_set():
