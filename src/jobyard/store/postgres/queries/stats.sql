@@ -36,7 +36,11 @@ UPDATE stat_cursor SET position = :position, folded_at = :now WHERE name = 'even
 -- The last event id the roll-up may read now. Ids are drawn when a row is written, not when its
 -- transaction commits, so a transaction still committing may hold an id below ones already
 -- visible: stop just before the first event written less than `settle` seconds ago.
-SELECT COALESCE((SELECT MIN(id) - 1 FROM event WHERE id > :after AND at > :settled),
+-- The recent events are found by time first (a few seconds' worth, on event_at): asked as one
+-- MIN over both conditions, the planner may walk the id index from the cursor and pass over
+-- every event of a backlog (the roll-up behind by millions after an outage or an import).
+WITH recent AS MATERIALIZED (SELECT id FROM event WHERE at > :settled)
+SELECT COALESCE((SELECT MIN(id) - 1 FROM recent WHERE id > :after),
                 (SELECT MAX(id) FROM event), 0) AS fence;
 
 -- name: stat_events
