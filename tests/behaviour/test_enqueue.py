@@ -9,7 +9,7 @@ import pytest
 from behaviour.factory import BACKOFF, MAX_TRIES, T0, TYPE, FakeClock, JobFactory
 from jobyard.core.backoff import Backoff
 from jobyard.core.errors import Duplicate, NotFound
-from jobyard.core.models import ExecutionStatus, JobSpec, OnDuplicate
+from jobyard.core.models import ExecutionStatus, JobFilter, JobSpec, OnDuplicate, PageRequest
 from jobyard.core.states import JobStatus
 from jobyard.store import Store
 
@@ -69,6 +69,22 @@ def test_enqueue_many_gives_increasing_ids_in_order(store: Store, factory: JobFa
     events = store.event_list()
     assert [e.job_id for e in events] == [*ids, *more]
     assert {e.data["status"] for e in events} == {"queued"}
+
+
+def test_a_job_keeps_the_args_its_spec_was_made_and_checked_with(
+    store: Store, factory: JobFactory
+) -> None:
+    factory.register()
+    args: dict[str, object] = {"n": 1, "city": "Zürich", "emoji": "😀"}
+    specs = [JobSpec(type=TYPE, args=args), JobSpec(type=TYPE, args=args)]
+    args["n"] = 2  # after the check: not what the specs carry
+    args["bad"] = {1, 2}  # not JSON: would fail if it were encoded now
+    one = store.job_enqueue(specs[:1])  # one job (PostgreSQL has a path of its own)
+    batch = store.job_enqueue(specs)
+    for job_id in [*one, *batch]:
+        assert store.job_get(job_id).args == {"n": 1, "city": "Zürich", "emoji": "😀"}
+    # stored as UTF-8 text, not \u-escaped: a search for the word finds it
+    assert store.job_list(JobFilter(search="Zürich"), PageRequest()).count == 3
 
 
 def test_ids_are_never_reused_after_jobs_finish(store: Store, factory: JobFactory) -> None:

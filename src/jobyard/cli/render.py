@@ -42,7 +42,9 @@ def console() -> Console:
 def plain(value: Any) -> Any:
     """Dataclasses, enums, tuples and datetimes as JSON values."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        # a field kept out of repr is internal (a spec's checked args text): out of output too
+        fields = (f for f in dataclasses.fields(value) if f.repr)
+        return {f.name: plain(getattr(value, f.name)) for f in fields}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):

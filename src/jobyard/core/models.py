@@ -280,10 +280,15 @@ class JobSpec:
     concurrency_key: str | None = None  # jobs sharing a key run at most concurrency_limit at once
     concurrency_limit: int | None = None  # default 1 when a key is given
     unique_for: float | None = None  # seconds the unique key stays taken after this job's creation
+    # the args as checked, in JSON text: a job stores its args as they were when its spec was
+    # made (a dict changed afterwards is not what was checked), and is not encoded twice
+    args_json: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_name(self.type, "type")
-        size = len(check_json(self.args, "args"))  # ASCII JSON: characters are bytes
+        text = check_json(self.args, "args")
+        object.__setattr__(self, "args_json", text)
+        size = len(text)  # ASCII JSON: characters are bytes
         if size > MAX_ARGS:
             raise Invalid(
                 f"args are limited to {MAX_ARGS} bytes of JSON; these are {size}", field="args"

@@ -105,6 +105,13 @@ def _dumps(value: Any) -> str:
     return text
 
 
+def _args_text(spec: JobSpec) -> str:
+    """A spec's args as stored: the text checked when the spec was made, which is what
+    ``_dumps`` writes unless it escaped a character beyond ASCII."""
+    text = spec.args_json
+    return text if "\\u" not in text else _dumps(json.loads(text))
+
+
 def _loads(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
@@ -299,7 +306,7 @@ class SqlStore(
             "status": (JobStatus.QUEUED if run_at <= now else JobStatus.SCHEDULED).value,
             "queue": spec.queue or d.queue,
             "priority": d.priority if spec.priority is None else spec.priority,
-            "args": _dumps(spec.args),
+            "args": _args_text(spec),
             "tags": _tags_text(tuple(d.tags if spec.tags is None else spec.tags)),
             "unique_key": spec.unique_key,
             "external_id": spec.external_id,

@@ -455,10 +455,12 @@ UPDATE api_token SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL;
 -- PostgreSQL only ---------------------------------------------------------------------------
 -- A statement named <name>_many does what <name> does for many rows at once: each parameter of
 -- <name> is passed as an array (one element per row) and read with unnest, so thousands of rows
--- cost one round trip. unnest yields the rows in array order and ids are drawn in that order,
--- so RETURNING gives them back in the order they were passed.
+-- cost one round trip. unnest yields the rows in array order and ids are drawn in that order.
 
 -- name: job_insert_many
+-- one row: the new ids ordered by id, which is the order of the arrays (one array to fetch,
+-- not a row per job)
+WITH made AS (
 INSERT INTO live_job (type, type_revision, status, queue, priority, args, tags, unique_key,
                       external_id, max_tries, timeout, backoff, run_at, created_at, updated_at,
                       restart_of, created_by, cpus, mem, disk, type_concurrency,
@@ -479,7 +481,9 @@ SELECT type, type_revision, status, queue, priority, CAST(args AS jsonb), CAST(t
        AS j(type, type_revision, status, queue, priority, args, tags, unique_key, external_id,
             max_tries, timeout, backoff, run_at, now, restart_of, created_by, cpus, mem,
             disk, type_concurrency, concurrency_key, concurrency_limit)
-RETURNING id;
+RETURNING id
+)
+SELECT array_agg(id ORDER BY id) AS ids FROM made;
 
 -- name: event_insert_many
 INSERT INTO event (job_id, at, kind, data)

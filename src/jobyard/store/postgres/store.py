@@ -344,8 +344,8 @@ class PostgresStore(EnqueueOne, SqlStore):
                 if external_id in taken:
                     raise Duplicate(f"external id {external_id!r} is taken", field="external_id")
                 taken.add(external_id)
-        rows = tx.rows_many("job_insert", [params for _, params in run])
-        return [(int(r["id"]), True) for r in rows]
+        [row] = tx.rows_many("job_insert", [params for _, params in run])
+        return [(job_id, True) for job_id in row["ids"]]
 
     def _finish(self, tx: Tx, outcomes: Sequence[Outcome], now: float) -> list[bool]:
         # The shared _finish, with its writes grouped: the same locks and decisions
