@@ -16,7 +16,7 @@ import pytest
 from jobyard.core.models import JobSpec, Outcome, TypeDefinition, TypeKind
 from jobyard.core.states import ExecutionStatus
 from jobyard.store import Store
-from support.servers import wait_for
+from support.wakeups import listening
 
 ENQUEUE = """
 import sys
@@ -28,21 +28,15 @@ store.close()
 """
 
 
-def listening(store: Store) -> Store:
-    """``store`` with its wake-ups flowing from every process (PostgreSQL: LISTEN connected)."""
+def registered(store: Store) -> Store:
     store.type_register(TypeDefinition(name="wake.noop", kind=TypeKind.PYTHON, target="m:f"))
-    store.wait_for_work(["wake"], timeout=0.01)  # PostgreSQL: starts the listener
-    wait_for(lambda: store.announces_work, message="the store hears of work from every process")
-    listener = getattr(store, "_listener", None)
-    if listener is not None:  # its connecting wakes every waiter once: let that pass first
-        store.wait_for_work(["wake"], timeout=0.01)
-    return store
+    return listening(store, "wake")
 
 
 def test_an_enqueue_in_another_process_ends_the_wait(
     make_store: Callable[..., Store], database_url: str
 ) -> None:
-    store = listening(make_store())
+    store = registered(make_store())
     waiting, returned = threading.Event(), threading.Event()
 
     def worker_wait() -> None:
@@ -70,7 +64,7 @@ def test_an_enqueue_in_another_process_ends_the_wait(
 def test_a_job_that_frees_a_slot_or_is_given_back_ends_the_wait(
     make_store: Callable[..., Store], outcome: ExecutionStatus
 ) -> None:
-    store = listening(make_store())
+    store = registered(make_store())
     other = make_store()  # another worker's store: its finish reaches this one only as a wake-up
     key = {"concurrency_key": "acct-1", "concurrency_limit": 1}
     [first, second] = store.job_enqueue([JobSpec(type="wake.noop", queue="wake", **key)] * 2)

@@ -20,6 +20,7 @@ from jobyard.core.errors import Duplicate, InvalidTransition, StoreUnavailable
 from jobyard.core.models import JobSpec, OnDuplicate, Outcome, TypeDefinition, TypeKind
 from jobyard.core.states import ExecutionStatus, JobStatus
 from jobyard.store import Store, open_store
+from support.wakeups import listening
 
 PG_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 TYPE = "pg.noop"
@@ -295,7 +296,7 @@ def test_a_waiter_looks_once_when_the_listener_starts(make_store: Callable[..., 
 def test_a_notification_between_two_waits_is_not_missed(make_store: Callable[..., Store]) -> None:
     waiter, writer = make_store(), make_store()
     register(writer)
-    _listening(waiter, "gap")
+    listening(waiter, "gap")
     writer.job_enqueue([JobSpec(type=TYPE, queue="gap")])  # while the waiter "claims"
     _until(lambda: "gap" in waiter._notified)  # type: ignore[attr-defined]
     start = time.monotonic()
@@ -311,7 +312,7 @@ def test_the_listener_reconnects_after_its_connection_dies(
 
     waiter, writer = make_store(), make_store()
     register(writer)
-    _listening(waiter, "re")
+    listening(waiter, "re")
     with psycopg.connect(writer.url, autocommit=True) as admin:
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -325,7 +326,7 @@ def test_the_listener_reconnects_after_its_connection_dies(
 
 @PG_ONLY
 def test_in_process_wake_ups_still_work(store: Store) -> None:
-    _listening(store, "l")
+    listening(store, "l")
     # what an enqueue in this process does besides its NOTIFY
     assert _waited(store, "l", store._wake_local) < 5  # type: ignore[attr-defined]
 
@@ -385,13 +386,6 @@ def _waited(waiter: Store, queue: str, action: Callable[..., object]) -> float:
         timer.join()
     assert took >= 0.25, "the wait ended before the action that should end it"
     return took
-
-
-def _listening(waiter: Store, queue: str) -> None:
-    """Start ``waiter``'s listener and take the one wake-up its connecting gives."""
-    waiter.wait_for_work([queue], 0.01)
-    _until(lambda: waiter._listener.listening)  # type: ignore[attr-defined]
-    waiter.wait_for_work([queue], 0.01)
 
 
 def _until(condition: Callable[[], object], timeout: float = 10) -> None:
