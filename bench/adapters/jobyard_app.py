@@ -41,6 +41,7 @@ class JobyardAdapter(Adapter):
 
     def open(self) -> None:
         self.store = open_store(self.url)
+        self.store.schema_version()  # connected, as the peers' open() leaves them
 
     def close(self) -> None:
         store = getattr(self, "store", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -12,6 +13,7 @@ from jobyard.core.errors import Duplicate, NotFound
 from jobyard.core.models import ExecutionStatus, JobFilter, JobSpec, OnDuplicate, PageRequest
 from jobyard.core.states import JobStatus
 from jobyard.store import Store
+from jobyard.store.sqlstore import BULK_ENQUEUE
 
 
 def at(ts: float) -> datetime:
@@ -69,6 +71,53 @@ def test_enqueue_many_gives_increasing_ids_in_order(store: Store, factory: JobFa
     events = store.event_list()
     assert [e.job_id for e in events] == [*ids, *more]
     assert {e.data["status"] for e in events} == {"queued"}
+
+
+def test_a_big_batch_stores_each_job_as_one_at_a_time_would(
+    store: Store, factory: JobFactory
+) -> None:
+    # from BULK_ENQUEUE jobs a batch goes the bulk way (PostgreSQL: COPY, with ids taken first;
+    # SQLite: numbered rows), broken into runs by the jobs with a unique key
+    factory.register(queue="mail", priority=7, timeout=30, tags=("a", "b"))
+    done = factory.make(JobStatus.COMPLETED)  # ids are never given twice, even to a bulk
+    options = {"queue": "urgent", "priority": -3, "max_tries": 9, "cpus": 0.5, "tags": ("z",)}
+    specs = [JobSpec(type=TYPE, args={"n": n}) for n in range(BULK_ENQUEUE)]
+    specs[3] = JobSpec(type=TYPE, args={"n": 3}, unique_key="u", **options)
+    specs[7] = JobSpec(type=TYPE, args={"n": 7}, external_id="e", delay=60, **options)
+    specs.append(JobSpec(type=TYPE, args={"n": BULK_ENQUEUE}, **options))
+    ids = store.job_enqueue(specs, created_by="bulk")
+    assert ids == sorted(ids) and len(set(ids)) == len(specs) and ids[0] > done.id
+    alone = [store.job_enqueue([spec], created_by="bulk")[0] for spec in (specs[0], specs[-1])]
+    jobs = {i: store.job_get(i) for i in ids}
+    assert [jobs[i].args["n"] for i in ids] == list(range(BULK_ENQUEUE + 1))
+    for job_id, twin_id in [(ids[0], alone[0]), (ids[-1], alone[1])]:
+        assert replace(jobs[job_id], id=twin_id) == store.job_get(twin_id)
+    assert (jobs[ids[3]].unique_key, jobs[ids[7]].external_id) == ("u", "e")
+    assert jobs[ids[7]].status is JobStatus.SCHEDULED and jobs[ids[7]].cpus == 0.5
+    events = [e for e in store.event_list() if e.job_id in jobs]
+    assert [e.job_id for e in events] == ids
+    assert [e.data["status"] for e in events] == [jobs[i].status.value for i in ids]
+    queues = {q.name: q.queued for q in store.queue_list()}
+    assert (queues["mail"], queues["urgent"]) == (BULK_ENQUEUE - 1, 3)  # [7] is scheduled
+
+
+def test_a_taken_external_id_in_a_big_batch_writes_nothing(
+    store: Store, factory: JobFactory
+) -> None:
+    factory.register()
+    first = factory.enqueue(external_id="ext-1")
+    events = store.event_list()
+    for taken in ("ext-1", "ext-2"):  # taken before; taken earlier in the same batch
+        specs = [JobSpec(type=TYPE, args={"n": n}) for n in range(BULK_ENQUEUE)]
+        specs[10] = JobSpec(type=TYPE, external_id="ext-2")
+        specs[20] = JobSpec(type=TYPE, external_id=taken)
+        with pytest.raises(Duplicate) as info:
+            store.job_enqueue(specs)
+        assert info.value.details["field"] == "external_id" and taken in info.value.message
+    assert [j.id for j in factory.all_jobs()] == [first]
+    assert store.event_list() == events
+    [later] = store.job_enqueue([JobSpec(type=TYPE)])
+    assert later > first
 
 
 def test_a_job_keeps_the_args_its_spec_was_made_and_checked_with(
@@ -300,6 +349,9 @@ _PG_GAP = "backend gap: PostgreSQL's jsonb refuses {} in a string, SQLite keeps 
     "args",
     [
         pytest.param({"text": "Zürich 😀 こんにちは", "quote": 'say "hi"\\n'}, id="unicode"),
+        pytest.param(
+            {"tab": "a\tb", "line": "a\nb\r", "back": "a\\b\\\\N", "\\.": "\\."}, id="escapes"
+        ),
         pytest.param({"big": 2**70, "neg": -(2**63), "small": 1.5e-10, "tenth": 0.1}, id="numbers"),
         pytest.param({"": "", "nested": [[[]], {}], "null": None, "b": [True, False]}, id="shapes"),
         pytest.param("x" * 100_000, id="long"),
@@ -321,3 +373,6 @@ def test_args_round_trip_exactly(
     assert factory.finish(claim.execution_id, ExecutionStatus.COMPLETED, result=args)
     job = store.job_get(job_id)
     assert (job.args, job.result) == (args, args)
+    # and the bulk way (PostgreSQL: COPY's text format, with its own escapes)
+    batch = store.job_enqueue([JobSpec(type=TYPE, args=args, queue="rt")] * BULK_ENQUEUE)
+    assert [store.job_get(i).args for i in (batch[0], batch[-1])] == [args, args]

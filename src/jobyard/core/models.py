@@ -54,10 +54,15 @@ def check_name(value: object, field: str) -> str:
 MAX_ARGS = 1024 * 1024  # bytes of a job's args as JSON: bulk data belongs in files or a store
 
 
+# one encoder for every check: json.dumps with options builds a new one each call, which was
+# a third of the cost of making a JobSpec
+_encode_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
 def check_json(value: object, field: str) -> str:
     """The JSON text of ``value``; :class:`Invalid` naming ``field`` when it is not JSON."""
     try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+        return _encode_json(value)
     except (TypeError, ValueError) as exc:
         raise Invalid(f"{field} must be JSON: {exc}", field=field) from exc
 
@@ -293,10 +298,11 @@ class JobSpec:
             raise Invalid(
                 f"args are limited to {MAX_ARGS} bytes of JSON; these are {size}", field="args"
             )
-        try:  # frozen: normalise a plain string once, here
-            object.__setattr__(self, "on_duplicate", OnDuplicate(self.on_duplicate))
-        except ValueError as exc:
-            raise Invalid("on_duplicate is 'refuse' or 'return'", field="on_duplicate") from exc
+        if type(self.on_duplicate) is not OnDuplicate:
+            try:  # frozen: normalise a plain string once, here
+                object.__setattr__(self, "on_duplicate", OnDuplicate(self.on_duplicate))
+            except ValueError as exc:
+                raise Invalid("on_duplicate is 'refuse' or 'return'", field="on_duplicate") from exc
         if self.queue is not None:
             check_name(self.queue, "queue")
         if self.priority is not None:

@@ -72,6 +72,9 @@ _REPORTED = frozenset(
         ExecutionStatus.RELEASED,
     }
 )
+#: jobs in one enqueue from which it runs as a bulk transaction (``_tx``): on PostgreSQL its
+#: rows go by COPY, worth the round trips it costs from about this many
+BULK_ENQUEUE = 100
 
 
 # The same few texts for most jobs (a type's tags and backoff, a bare state event): a bulk
@@ -172,8 +175,9 @@ class SqlStore(
     # -- hooks a backend provides ---------------------------------------------------------
 
     @abstractmethod
-    def _tx(self, *, write: bool = True) -> AbstractContextManager[Tx]:
-        """A transaction; ``write=False`` may run on a read-only connection."""
+    def _tx(self, *, write: bool = True, bulk: bool = False) -> AbstractContextManager[Tx]:
+        """A transaction; ``write=False`` may run on a read-only connection. ``bulk``: it
+        writes many rows, and a backend may trade round trips for a faster way to send them."""
 
     @abstractmethod
     def _list(self, values: Iterable[Any]) -> Any:
@@ -258,7 +262,7 @@ class SqlStore(
         if not specs:
             return []
         now = self.now()
-        with self._tx() as tx:
+        with self._tx(bulk=len(specs) >= BULK_ENQUEUE) as tx:
             ids, queues = self._enqueue(tx, specs, now=now, created_by=created_by)
         if queues:
             self._wake_local()
@@ -330,8 +334,41 @@ class SqlStore(
     def _insert_jobs(
         self, tx: Tx, jobs: Sequence[tuple[JobSpec, dict[str, Any]]]
     ) -> list[tuple[int, bool]]:
-        """Insert new jobs in order: ``(id, created)`` each. A backend may insert in bulk."""
-        return [self._insert_job(tx, spec, params) for spec, params in jobs]
+        """Insert new jobs in order: ``(id, created)`` each. Runs of jobs without a unique key
+        go in bulk (``_insert_many``); a job with one goes alone, as its outcome depends on the
+        rows before it. Same results and errors, in the same order, as one by one."""
+        done: list[tuple[int, bool]] = []
+        run: list[tuple[JobSpec, dict[str, Any]]] = []
+        for spec, params in jobs:
+            if spec.unique_key is None:
+                run.append((spec, params))
+                continue
+            done.extend(self._insert_run(tx, run))
+            run = []
+            done.append(self._insert_job(tx, spec, params))
+        done.extend(self._insert_run(tx, run))
+        return done
+
+    def _insert_run(
+        self, tx: Tx, run: Sequence[tuple[JobSpec, dict[str, Any]]]
+    ) -> list[tuple[int, bool]]:
+        if len(run) <= 1:
+            return [self._insert_job(tx, spec, params) for spec, params in run]
+        wanted = [spec.external_id for spec, _ in run if spec.external_id is not None]
+        if wanted:
+            rows = tx.rows("job_external_ids_taken", external_ids=self._list(wanted))
+            taken = {r["external_id"] for r in rows}
+            for external_id in wanted:  # the first taken one, counting those earlier in the run
+                if external_id in taken:
+                    raise Duplicate(f"external id {external_id!r} is taken", field="external_id")
+                taken.add(external_id)
+        ids = self._insert_many(tx, [params for _, params in run])
+        return [(job_id, True) for job_id in ids]
+
+    @abstractmethod
+    def _insert_many(self, tx: Tx, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Insert these new jobs (no unique key; their external ids are free) in order; their
+        ids, ascending in that order."""
 
     def _insert_job(self, tx: Tx, spec: JobSpec, params: dict[str, Any]) -> tuple[int, bool]:
         if spec.external_id is not None and tx.one(

@@ -485,6 +485,11 @@ RETURNING id
 )
 SELECT array_agg(id ORDER BY id) AS ids FROM made;
 
+-- name: job_ids_next
+-- ids for a bulk insert by COPY (tx.py COPIES), ascending: jobs of one call run in its order
+SELECT array_agg(id ORDER BY id) AS ids
+  FROM (SELECT nextval('job_id_seq') AS id FROM generate_series(1, :count)) AS taken;
+
 -- name: event_insert_many
 INSERT INTO event (job_id, at, kind, data)
 SELECT job_id, at, kind, CAST(data AS json)

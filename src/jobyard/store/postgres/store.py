@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -27,9 +27,9 @@ import psycopg
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from jobyard.core.errors import Duplicate, Invalid, NotFound, StoreUnavailable
+from jobyard.core.errors import Invalid, NotFound, StoreUnavailable
 from jobyard.core.limits import Resources
-from jobyard.core.models import Claim, JobSpec, Outcome
+from jobyard.core.models import Claim, Outcome
 from jobyard.core.states import ExecutionStatus, JobStatus
 from jobyard.store.postgres.enqueue import EnqueueOne
 from jobyard.store.postgres.listener import Listener
@@ -231,15 +231,16 @@ class PostgresStore(EnqueueOne, SqlStore):
             pool.putconn(conn)
 
     @contextmanager
-    def _tx(self, *, write: bool = True) -> Iterator[Tx]:
+    def _tx(self, *, write: bool = True, bulk: bool = False) -> Iterator[Tx]:
         # Pipeline mode: BEGIN goes out with the first statement, and COMMIT with the writes
-        # whose results nobody read; leaving the block waits for all of them.
+        # whose results nobody read; leaving the block waits for all of them. A bulk
+        # transaction pays a round trip a statement instead, to send its rows by COPY.
         with self._connection() as conn:
             committing = False
             try:
-                with conn.pipeline() as pipeline:
+                with nullcontext() if bulk else conn.pipeline() as pipeline:
                     conn.execute(_BEGIN_WRITE if write else _BEGIN_READ)
-                    yield PgTx(conn, pipeline)
+                    yield PgTx(conn, pipeline, copies=bulk)
                     committing = True
                     conn.execute("COMMIT")
             except psycopg.Error as exc:
@@ -311,41 +312,16 @@ class PostgresStore(EnqueueOne, SqlStore):
         )  # fmt: skip
         return [_claim_of(r, now + lease) for r in rows]
 
-    def _insert_jobs(
-        self, tx: Tx, jobs: Sequence[tuple[JobSpec, dict[str, Any]]]
-    ) -> list[tuple[int, bool]]:
-        # Runs of jobs without a unique key go in one statement each (job_insert_many); a job
-        # with a unique key takes the shared one-by-one path, as its outcome depends on the rows
-        # before it. Same results, same errors, in the same order.
+    def _insert_many(self, tx: Tx, rows: Sequence[dict[str, Any]]) -> list[int]:
         assert isinstance(tx, PgTx)
-        done: list[tuple[int, bool]] = []
-        run: list[tuple[JobSpec, dict[str, Any]]] = []
-        for spec, params in [*jobs, (None, None)]:
-            if spec is not None and params is not None and spec.unique_key is None:
-                run.append((spec, params))
-                continue
-            if len(run) == 1:
-                done.append(self._insert_job(tx, *run[0]))
-            elif run:
-                done.extend(self._insert_run(tx, run))
-            run = []
-            if spec is not None and params is not None:
-                done.append(self._insert_job(tx, spec, params))
-        return done
-
-    def _insert_run(
-        self, tx: PgTx, run: Sequence[tuple[JobSpec, dict[str, Any]]]
-    ) -> list[tuple[int, bool]]:
-        wanted = [spec.external_id for spec, _ in run if spec.external_id is not None]
-        if wanted:
-            rows = tx.rows("job_external_ids_taken", external_ids=wanted)
-            taken = {r["external_id"] for r in rows}
-            for external_id in wanted:  # the first taken one, counting those earlier in the run
-                if external_id in taken:
-                    raise Duplicate(f"external id {external_id!r} is taken", field="external_id")
-                taken.add(external_id)
-        [row] = tx.rows_many("job_insert", [params for _, params in run])
-        return [(job_id, True) for job_id in row["ids"]]
+        if not tx.copies:
+            [row] = tx.rows_many("job_insert", rows)
+            return list(row["ids"])
+        [row] = tx.rows("job_ids_next", count=len(rows))  # COPY returns nothing
+        for params, job_id in zip(rows, row["ids"], strict=True):
+            params["id"] = job_id
+        tx.copy("job_insert", rows)
+        return list(row["ids"])
 
     def _finish(self, tx: Tx, outcomes: Sequence[Outcome], now: float) -> list[bool]:
         # The shared _finish, with its writes grouped: the same locks and decisions

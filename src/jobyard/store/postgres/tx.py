@@ -6,6 +6,7 @@ boundary with their cause kept, and operations re-run after a conflict rolled th
 from __future__ import annotations
 
 import functools
+import operator
 import random
 import re
 import time
@@ -52,6 +53,25 @@ QUERIES = {
     for name, sql in load_queries("jobyard.store.postgres").items()
 }
 MIGRATIONS = load_migrations("jobyard.store.postgres")
+
+# Writes that a bulk transaction sends by COPY: table, then column -> parameter of the named
+# statement. COPY writes a page of rows per WAL record where INSERT writes one a row, and its
+# rows stream with no statement to plan; PostgreSQL takes 20,000 new jobs about twice as fast.
+COPIES: dict[str, tuple[str, dict[str, str]]] = {
+    "job_insert": (
+        "live_job",
+        {
+            "id": "id", "type": "type", "type_revision": "type_revision", "status": "status",
+            "queue": "queue", "priority": "priority", "args": "args", "tags": "tags",
+            "unique_key": "unique_key", "external_id": "external_id", "max_tries": "max_tries",
+            "timeout": "timeout", "backoff": "backoff", "run_at": "run_at", "created_at": "now",
+            "updated_at": "now", "restart_of": "restart_of", "created_by": "created_by",
+            "cpus": "cpus", "mem": "mem", "disk": "disk", "type_concurrency": "type_concurrency",
+            "concurrency_key": "concurrency_key", "concurrency_limit": "concurrency_limit",
+        },
+    ),
+    "event_insert": ("event", {"job_id": "job_id", "at": "now", "kind": "kind", "data": "data"}),
+}  # fmt: skip
 
 _ATTEMPTS = 8  # tries of one operation that meets a deadlock or a serialization failure
 _FIELDS = {  # unique constraint -> the field a Duplicate names
@@ -118,13 +138,20 @@ def _arrays(params: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
 class PgTx:
     """Statements of one transaction. In pipeline mode (``_tx``) a statement whose result is
     read waits for it; the writes nobody reads (``many``, ``write``) are only sent, and their
-    results come back with the next read or with COMMIT: one round trip for all of them."""
+    results come back with the next read or with COMMIT: one round trip for all of them.
 
-    def __init__(self, conn: Conn, pipeline: psycopg.Pipeline | None = None) -> None:
+    A bulk transaction (``copies``) runs without a pipeline, where COPY cannot, and sends the
+    rows of ``many`` and ``copy`` by COPY."""
+
+    def __init__(
+        self, conn: Conn, pipeline: psycopg.Pipeline | None = None, *, copies: bool = False
+    ) -> None:
+        assert not (copies and pipeline), "COPY cannot run in pipeline mode"
         self.conn = conn
         self.cur = conn.cursor()
         self._writes = conn.cursor()  # results never read: kept apart from self.cur's
         self._pipeline = pipeline
+        self.copies = copies
 
     def rows(self, query: str, /, **params: Any) -> list[Row]:
         return self.cur.execute(QUERIES[query], params).fetchall()
@@ -145,12 +172,23 @@ class PgTx:
     def many(self, query: str, params: Sequence[dict[str, Any]]) -> None:
         # one statement over arrays when the query has a _many form; else executemany, which
         # psycopg pipelines. Nothing is read, so in pipeline mode nothing waits here.
-        if len(params) > 1 and f"{query}_many" in QUERIES:
+        if self.copies and len(params) > 1 and query in COPIES:
+            self.copy(query, params)
+        elif len(params) > 1 and f"{query}_many" in QUERIES:
             self._writes.execute(QUERIES[f"{query}_many"], _arrays(params))
         elif len(params) == 1:
             self._writes.execute(QUERIES[query], params[0])
         elif params:
             self._writes.executemany(QUERIES[query], params)
+
+    def copy(self, query: str, params: Sequence[dict[str, Any]]) -> None:
+        """The rows of the insert ``query`` (a key of ``COPIES``), by COPY."""
+        assert self.copies, "COPY runs in a bulk transaction"
+        table, columns = COPIES[query]
+        values = operator.itemgetter(*columns.values())
+        with self.cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in params:
+                copy.write_row(values(row))
 
     def rows_many(self, query: str, params: Sequence[dict[str, Any]]) -> list[Row]:
         """The rows ``<query>_many`` returns for all of ``params`` at once."""

@@ -74,6 +74,30 @@ SELECT id FROM live_job WHERE external_id = :external_id
 UNION ALL
 SELECT id FROM job_history WHERE external_id = :external_id;
 
+-- name: job_external_ids_taken
+-- which of these external ids (a JSON array) a job, live or finished, already has
+SELECT external_id FROM live_job
+ WHERE external_id IN (SELECT value FROM json_each(:external_ids))
+UNION ALL
+SELECT external_id FROM job_history
+ WHERE external_id IN (SELECT value FROM json_each(:external_ids));
+
+-- name: job_id_last
+-- the last job id ever given (AUTOINCREMENT never gives one twice); a bulk insert, holding the
+-- write lock, numbers its jobs on from here
+SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'live_job'), 0) AS id;
+
+-- name: job_insert_numbered
+-- job_insert with the id given (a bulk insert, by executemany: one prepared statement)
+INSERT INTO live_job (id, type, type_revision, status, queue, priority, args, tags, unique_key,
+                      external_id, max_tries, timeout, backoff, run_at, created_at, updated_at,
+                      restart_of, created_by, cpus, mem, disk, type_concurrency,
+                      concurrency_key, concurrency_limit)
+VALUES (:id, :type, :type_revision, :status, :queue, :priority, :args, :tags, :unique_key,
+        :external_id, :max_tries, :timeout, :backoff, :run_at, :now, :now,
+        :restart_of, :created_by, :cpus, :mem, :disk, :type_concurrency,
+        :concurrency_key, :concurrency_limit);
+
 -- name: event_insert
 INSERT INTO event (job_id, at, kind, data) VALUES (:job_id, :now, :kind, :data);
 

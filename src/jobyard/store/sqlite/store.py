@@ -156,7 +156,7 @@ class SqliteStore(SqlStore):
         conn.execute("PRAGMA journal_mode=WAL")
 
     @contextmanager
-    def _tx(self, *, write: bool = True) -> Iterator[Tx]:
+    def _tx(self, *, write: bool = True, bulk: bool = False) -> Iterator[Tx]:
         conn = self._conn()
         self._begin(conn, "BEGIN IMMEDIATE" if write else "BEGIN")
         try:
@@ -204,6 +204,16 @@ class SqliteStore(SqlStore):
 
     def _tag_clause(self, param: str) -> str:
         return f"EXISTS (SELECT 1 FROM json_each(j.tags) WHERE value = :{param})"
+
+    def _insert_many(self, tx: Tx, rows: Sequence[dict[str, Any]]) -> list[int]:
+        # BEGIN IMMEDIATE holds the write lock: nobody else takes ids until this commits
+        last = tx.one("job_id_last")
+        assert last is not None
+        ids = list(range(last["id"] + 1, last["id"] + 1 + len(rows)))
+        for params, job_id in zip(rows, ids, strict=True):
+            params["id"] = job_id
+        tx.many("job_insert_numbered", rows)
+        return ids
 
     def _claim_fast(
         self, tx: Tx, *, now: float, worker_id: str, queues: Sequence[str],
