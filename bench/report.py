@@ -308,8 +308,9 @@ def write_report(results_path: Path, out: Path) -> None:
     load_end = meta.get("machine_end", {}).get("load")
     w(f"- Load average at start {tuple(round(x, 1) for x in m.get('load', ()))}"
       + (f", at the end {tuple(round(x, 1) for x in load_end)}" if load_end else "")
-      + ". **The machine is shared with colleagues' test suites**: absolute numbers are low and "
-      "noisy; compare rows of the same run (ratios), and read the spread.")  # fmt: skip
+      + ". Absolute numbers move with the machine and with whatever else runs on it (the load "
+      "averages above; a shared machine shows it in the spread): compare rows of the same run "
+      "(ratios), and read the spread.")  # fmt: skip
     w(f"- PostgreSQL {m.get('postgresql', '?')} on the same machine: fsync={m.get('pg_fsync')}, "
       f"synchronous_commit={m.get('pg_synchronous_commit')}, "
       f"wal_sync_method={m.get('pg_wal_sync_method')}, "
