@@ -175,8 +175,8 @@ def test_requeue_in_opposite_orders_is_retried_not_failed(make_store: Callable[.
     def requeue(i: int) -> None:
         order = ids if i == 0 else ids[::-1]
         for _ in range(5):
-            # each locks the jobs in its own order: PostgreSQL may find a deadlock, and the
-            # store runs the loser again, which then finds the jobs queued by the winner
+            # each names the jobs in its own order; the store locks them in id order, so one
+            # waits for the other (no deadlock) and then finds the jobs queued by the winner
             with contextlib.suppress(InvalidTransition):
                 stores[i].job_requeue(order)
             for job_id in order:

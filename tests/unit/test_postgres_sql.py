@@ -10,9 +10,10 @@ from jobyard.store.postgres.store import QUERIES as PG
 from jobyard.store.postgres.store import to_psycopg
 from jobyard.store.sqlite.store import QUERIES as SQLITE
 
-# statements only the PostgreSQL store has: bulk forms, the NOTIFY, asynchronous commit and the
-# one-statement enqueue
+# statements only the PostgreSQL store has: bulk forms, the NOTIFY, asynchronous commit, the
+# one-statement enqueue and the ids a COPY takes first
 PG_ONLY = {
+    "job_ids_next",
     "job_insert_many",
     "event_insert_many",
     "execution_end_many",
@@ -20,10 +21,12 @@ PG_ONLY = {
     "tx_commit_async",
     "job_to_history_many",
     "job_delete_live_many",
-    "job_external_ids_taken",
     "queue_announce",
     "job_enqueue_one",
 }
+
+# and only the SQLite store's: its bulk insert numbers the jobs itself
+SQLITE_ONLY = {"job_id_last", "job_insert_numbered"}
 
 
 @pytest.mark.parametrize(
@@ -58,7 +61,7 @@ def test_binary_placeholders() -> None:
 
 
 def test_postgres_has_every_statement_of_sqlite() -> None:
-    assert set(SQLITE) <= set(PG)
+    assert set(SQLITE) - set(PG) == SQLITE_ONLY
     assert set(PG) - set(SQLITE) == PG_ONLY
 
 
@@ -68,6 +71,8 @@ def test_each_pg_statement_names_the_parameters_of_its_sqlite_twin() -> None:
         return set(re.findall(r"%\((\w+)\)[sb]", to_psycopg(sql)))
 
     for name, sqlite_sql in SQLITE.items():
+        if name in SQLITE_ONLY:
+            continue
         assert names(PG[name]) <= names(sqlite_sql) | {"lease_expires_at", "worker_id"}, name
 
 

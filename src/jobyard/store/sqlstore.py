@@ -8,6 +8,7 @@ SQL by the job's status and current execution (the lease's fencing token).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import threading
@@ -794,6 +795,12 @@ class SqlStore(
         now = self.now()
         requeued: list[int] = []
         with self._tx() as tx:
+            # every job locked first, in id order: two requeues of the same jobs in different
+            # orders wait for each other instead of deadlocking (PostgreSQL broke each such
+            # deadlock only after its deadlock_timeout, and under load one could give up)
+            for job_id in sorted(set(job_ids)):
+                with contextlib.suppress(NotFound):  # raised below, in the caller's order
+                    self._locate(tx, job_id)
             queues = set()
             for job_id in job_ids:
                 live, done = self._locate(tx, job_id)
