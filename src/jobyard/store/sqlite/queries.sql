@@ -83,9 +83,10 @@ SELECT external_id FROM job_history
  WHERE external_id IN (SELECT value FROM json_each(:external_ids));
 
 -- name: job_id_last
--- the last job id ever given (AUTOINCREMENT never gives one twice); a bulk insert, holding the
--- write lock, numbers its jobs on from here
-SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'live_job'), 0) AS id;
+-- the last job id given, as AUTOINCREMENT reckons it (it never gives one twice); a bulk insert,
+-- holding the write lock, numbers its jobs on from here
+SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'live_job'), 0),
+           COALESCE((SELECT max(id) FROM live_job), 0)) AS id;
 
 -- name: job_insert_numbered
 -- job_insert with the id given (a bulk insert, by executemany: one prepared statement)
