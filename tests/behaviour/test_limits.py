@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import pytest
@@ -193,7 +194,7 @@ def test_racing_claimers_never_exceed_the_limits(make_store: Callable[..., Store
     enqueue(stores[0], 30)
     enqueue(stores[0], 30, type="test.keyed", concurrency_key="k", concurrency_limit=3)
     errors: list[BaseException] = []
-    seen: list[dict[str, int]] = []  # running jobs per type, one snapshot after each claim
+    seen: list[Counter[str]] = []  # running jobs per type, one snapshot after each claim
     start = threading.Barrier(THREADS)
 
     def work(n: int) -> None:
@@ -223,19 +224,16 @@ def test_racing_claimers_never_exceed_the_limits(make_store: Callable[..., Store
     assert not errors, errors
     assert not any(t.is_alive() for t in threads)
     assert len(stores[0].execution_list(limit=1000)) == 60
-    peak = {t: max(s.get(t, 0) for s in seen) for t in (TYPE, "test.keyed")}
+    peak = {t: max(s[t] for s in seen) for t in (TYPE, "test.keyed")}
     assert peak[TYPE] <= 2 and peak["test.keyed"] <= 3, peak
     assert peak[TYPE] == 2, "the limit was never reached: the test proves nothing"
 
 
-def _running_by_type(store: Store) -> dict[str, int]:
+def _running_by_type(store: Store) -> Counter[str]:
     running = store.job_list(
         JobFilter(statuses=(JobStatus.RUNNING,), queues=(Q,)), PageRequest(per_page=1000)
     )
-    counts: dict[str, int] = {}
-    for job in running.results:
-        counts[job.type] = counts.get(job.type, 0) + 1
-    return counts
+    return Counter(job.type for job in running.results)
 
 
 def _queued(store: Store) -> int:

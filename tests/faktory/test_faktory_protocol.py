@@ -44,6 +44,9 @@ def test_hello_hash_rounds_follow_the_client_version() -> None:
     assert (hello.hostname, hello.pid, hello.wid) == ("vm", 7, None)
     with pytest.raises(Fatal, match="Invalid password"):
         parse_hello(v1, password="other", offer=offer)
+    beyond_ascii = parse_line('HELLO {"v": 2, "pwdhash": "ü€"}'.encode())
+    with pytest.raises(Fatal, match="Invalid password"):  # not a TypeError from compare_digest
+        parse_hello(beyond_ascii, password="s3cret", offer=offer)
     with pytest.raises(Fatal, match="expected HELLO"):
         parse_hello(parse_line(b"PUSH {}"), password=None, offer=challenge(None))
 

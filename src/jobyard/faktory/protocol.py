@@ -172,7 +172,11 @@ def parse_hello(request: Request, *, password: str | None, offer: Challenge) -> 
         sent = data.get("pwdhash")
         assert offer.salt is not None
         wanted = password_hash(password, offer.salt, rounds)
-        if not isinstance(sent, str) or not hmac.compare_digest(sent.lower(), wanted):
+        # as bytes: compare_digest refuses str with characters beyond ASCII (a TypeError, not
+        # the wrong password it is)
+        if not isinstance(sent, str) or not hmac.compare_digest(
+            sent.lower().encode(), wanted.encode()
+        ):
             raise Fatal(INVALID_PASSWORD)
     wid = data.get("wid")
     if wid is not None and (not isinstance(wid, str) or len(wid) > 200):

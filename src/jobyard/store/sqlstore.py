@@ -337,7 +337,7 @@ class SqlStore(
         self, tx: Tx, jobs: Sequence[tuple[JobSpec, dict[str, Any]]]
     ) -> list[tuple[int, bool]]:
         """Insert new jobs in order: ``(id, created)`` each. Runs of jobs without a unique key
-        go in bulk (``_insert_many``); a job with one goes alone, as its outcome depends on the
+        go in bulk (their ids taken first); a job with one goes alone, as its outcome depends on the
         rows before it. Same results and errors, in the same order, as one by one."""
         done: list[tuple[int, bool]] = []
         run: list[tuple[JobSpec, dict[str, Any]]] = []
@@ -364,13 +364,16 @@ class SqlStore(
                 if external_id in taken:
                     raise Duplicate(f"external id {external_id!r} is taken", field="external_id")
                 taken.add(external_id)
-        ids = self._insert_many(tx, [params for _, params in run])
+        ids = self._job_ids(tx, len(run))
+        for (_, params), job_id in zip(run, ids, strict=True):
+            params["id"] = job_id
+        tx.many("job_insert_numbered", [params for _, params in run])
         return [(job_id, True) for job_id in ids]
 
     @abstractmethod
-    def _insert_many(self, tx: Tx, rows: Sequence[dict[str, Any]]) -> list[int]:
-        """Insert these new jobs (no unique key; their external ids are free) in order; their
-        ids, ascending in that order."""
+    def _job_ids(self, tx: Tx, count: int) -> list[int]:
+        """``count`` ids for new jobs, ascending and never given before (``job_insert_numbered``
+        inserts jobs with the ids they were given)."""
 
     def _insert_job(self, tx: Tx, spec: JobSpec, params: dict[str, Any]) -> tuple[int, bool]:
         if spec.external_id is not None and tx.one(

@@ -62,6 +62,17 @@ VALUES (:type, :type_revision, :status, :queue, :priority, CAST(:args AS jsonb),
         :cpus, :mem, :disk, :type_concurrency, :concurrency_key, :concurrency_limit)
 RETURNING id;
 
+-- name: job_insert_numbered
+-- job_insert with the id given (taken first by job_ids_next): how a run of jobs goes in bulk
+INSERT INTO live_job (id, type, type_revision, status, queue, priority, args, tags, unique_key,
+                      external_id, max_tries, timeout, backoff, run_at, created_at, updated_at,
+                      restart_of, created_by, cpus, mem, disk, type_concurrency,
+                      concurrency_key, concurrency_limit)
+VALUES (:id, :type, :type_revision, :status, :queue, :priority, CAST(:args AS jsonb),
+        CAST(:tags AS jsonb), :unique_key, :external_id, :max_tries, :timeout,
+        CAST(:backoff AS jsonb), :run_at, :now, :now, :restart_of, :created_by,
+        :cpus, :mem, :disk, :type_concurrency, :concurrency_key, :concurrency_limit);
+
 -- name: job_insert_unique
 -- a taken unique key inserts nothing (and returns no row) instead of failing the transaction;
 -- when the taker is not committed yet, this waits for it and then decides
@@ -455,38 +466,32 @@ UPDATE api_token SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL;
 -- PostgreSQL only ---------------------------------------------------------------------------
 -- A statement named <name>_many does what <name> does for many rows at once: each parameter of
 -- <name> is passed as an array (one element per row) and read with unnest, so thousands of rows
--- cost one round trip. unnest yields the rows in array order and ids are drawn in that order.
+-- cost one round trip. unnest yields the rows in array order.
 
--- name: job_insert_many
--- one row: the new ids ordered by id, which is the order of the arrays (one array to fetch,
--- not a row per job)
-WITH made AS (
-INSERT INTO live_job (type, type_revision, status, queue, priority, args, tags, unique_key,
+-- name: job_insert_numbered_many
+INSERT INTO live_job (id, type, type_revision, status, queue, priority, args, tags, unique_key,
                       external_id, max_tries, timeout, backoff, run_at, created_at, updated_at,
                       restart_of, created_by, cpus, mem, disk, type_concurrency,
                       concurrency_key, concurrency_limit)
-SELECT type, type_revision, status, queue, priority, CAST(args AS jsonb), CAST(tags AS jsonb),
+SELECT id, type, type_revision, status, queue, priority, CAST(args AS jsonb), CAST(tags AS jsonb),
        unique_key, external_id, max_tries, timeout, CAST(backoff AS jsonb), run_at, now, now,
        restart_of, created_by, cpus, mem, disk, type_concurrency, concurrency_key, concurrency_limit
-  FROM unnest(CAST(:type AS text[]), CAST(:type_revision AS integer[]), CAST(:status AS text[]),
-              CAST(:queue AS text[]), CAST(:priority AS integer[]), CAST(:args AS text[]),
-              CAST(:tags AS text[]), CAST(:unique_key AS text[]), CAST(:external_id AS text[]),
-              CAST(:max_tries AS integer[]), CAST(:timeout AS double precision[]),
-              CAST(:backoff AS text[]), CAST(:run_at AS double precision[]),
-              CAST(:now AS double precision[]), CAST(:restart_of AS bigint[]),
-              CAST(:created_by AS text[]), CAST(:cpus AS double precision[]),
-              CAST(:mem AS double precision[]), CAST(:disk AS double precision[]),
-              CAST(:type_concurrency AS integer[]), CAST(:concurrency_key AS text[]),
-              CAST(:concurrency_limit AS integer[]))
-       AS j(type, type_revision, status, queue, priority, args, tags, unique_key, external_id,
-            max_tries, timeout, backoff, run_at, now, restart_of, created_by, cpus, mem,
-            disk, type_concurrency, concurrency_key, concurrency_limit)
-RETURNING id
-)
-SELECT array_agg(id ORDER BY id) AS ids FROM made;
+  FROM unnest(CAST(:id AS bigint[]), CAST(:type AS text[]), CAST(:type_revision AS integer[]),
+              CAST(:status AS text[]), CAST(:queue AS text[]), CAST(:priority AS integer[]),
+              CAST(:args AS text[]), CAST(:tags AS text[]), CAST(:unique_key AS text[]),
+              CAST(:external_id AS text[]), CAST(:max_tries AS integer[]),
+              CAST(:timeout AS double precision[]), CAST(:backoff AS text[]),
+              CAST(:run_at AS double precision[]), CAST(:now AS double precision[]),
+              CAST(:restart_of AS bigint[]), CAST(:created_by AS text[]),
+              CAST(:cpus AS double precision[]), CAST(:mem AS double precision[]),
+              CAST(:disk AS double precision[]), CAST(:type_concurrency AS integer[]),
+              CAST(:concurrency_key AS text[]), CAST(:concurrency_limit AS integer[]))
+       AS j(id, type, type_revision, status, queue, priority, args, tags, unique_key,
+            external_id, max_tries, timeout, backoff, run_at, now, restart_of, created_by, cpus,
+            mem, disk, type_concurrency, concurrency_key, concurrency_limit);
 
 -- name: job_ids_next
--- ids for a bulk insert by COPY (tx.py COPIES), ascending: jobs of one call run in its order
+-- ids for a run of new jobs (job_insert_numbered), ascending: jobs of one call run in its order
 SELECT array_agg(id ORDER BY id) AS ids
   FROM (SELECT nextval('job_id_seq') AS id FROM generate_series(1, :count)) AS taken;
 

@@ -312,15 +312,8 @@ class PostgresStore(EnqueueOne, SqlStore):
         )  # fmt: skip
         return [_claim_of(r, now + lease) for r in rows]
 
-    def _insert_many(self, tx: Tx, rows: Sequence[dict[str, Any]]) -> list[int]:
-        assert isinstance(tx, PgTx)
-        if not tx.copies:
-            [row] = tx.rows_many("job_insert", rows)
-            return list(row["ids"])
-        [row] = tx.rows("job_ids_next", count=len(rows))  # COPY returns nothing
-        for params, job_id in zip(rows, row["ids"], strict=True):
-            params["id"] = job_id
-        tx.copy("job_insert", rows)
+    def _job_ids(self, tx: Tx, count: int) -> list[int]:
+        [row] = tx.rows("job_ids_next", count=count)
         return list(row["ids"])
 
     def _finish(self, tx: Tx, outcomes: Sequence[Outcome], now: float) -> list[bool]:

@@ -58,7 +58,7 @@ MIGRATIONS = load_migrations("jobyard.store.postgres")
 # statement. COPY writes a page of rows per WAL record where INSERT writes one a row, and its
 # rows stream with no statement to plan; PostgreSQL takes 20,000 new jobs about twice as fast.
 COPIES: dict[str, tuple[str, dict[str, str]]] = {
-    "job_insert": (
+    "job_insert_numbered": (
         "live_job",
         {
             "id": "id", "type": "type", "type_revision": "type_revision", "status": "status",
@@ -141,7 +141,7 @@ class PgTx:
     results come back with the next read or with COMMIT: one round trip for all of them.
 
     A bulk transaction (``copies``) runs without a pipeline, where COPY cannot, and sends the
-    rows of ``many`` and ``copy`` by COPY."""
+    rows of ``many`` by COPY where ``COPIES`` has the statement."""
 
     def __init__(
         self, conn: Conn, pipeline: psycopg.Pipeline | None = None, *, copies: bool = False
@@ -151,7 +151,7 @@ class PgTx:
         self.cur = conn.cursor()
         self._writes = conn.cursor()  # results never read: kept apart from self.cur's
         self._pipeline = pipeline
-        self.copies = copies
+        self._copies = copies
 
     def rows(self, query: str, /, **params: Any) -> list[Row]:
         return self.cur.execute(QUERIES[query], params).fetchall()
@@ -172,8 +172,8 @@ class PgTx:
     def many(self, query: str, params: Sequence[dict[str, Any]]) -> None:
         # one statement over arrays when the query has a _many form; else executemany, which
         # psycopg pipelines. Nothing is read, so in pipeline mode nothing waits here.
-        if self.copies and len(params) > 1 and query in COPIES:
-            self.copy(query, params)
+        if self._copies and len(params) > 1 and query in COPIES:
+            self._copy(query, params)
         elif len(params) > 1 and f"{query}_many" in QUERIES:
             self._writes.execute(QUERIES[f"{query}_many"], _arrays(params))
         elif len(params) == 1:
@@ -181,9 +181,7 @@ class PgTx:
         elif params:
             self._writes.executemany(QUERIES[query], params)
 
-    def copy(self, query: str, params: Sequence[dict[str, Any]]) -> None:
-        """The rows of the insert ``query`` (a key of ``COPIES``), by COPY."""
-        assert self.copies, "COPY runs in a bulk transaction"
+    def _copy(self, query: str, params: Sequence[dict[str, Any]]) -> None:
         table, columns = COPIES[query]
         values = operator.itemgetter(*columns.values())
         with self.cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:

@@ -89,7 +89,8 @@ SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'live_job'), 0
            COALESCE((SELECT max(id) FROM live_job), 0)) AS id;
 
 -- name: job_insert_numbered
--- job_insert with the id given (a bulk insert, by executemany: one prepared statement)
+-- job_insert with the id given (taken first by job_id_last): how a run of jobs goes in bulk,
+-- by executemany (one prepared statement)
 INSERT INTO live_job (id, type, type_revision, status, queue, priority, args, tags, unique_key,
                       external_id, max_tries, timeout, backoff, run_at, created_at, updated_at,
                       restart_of, created_by, cpus, mem, disk, type_concurrency,

@@ -205,15 +205,11 @@ class SqliteStore(SqlStore):
     def _tag_clause(self, param: str) -> str:
         return f"EXISTS (SELECT 1 FROM json_each(j.tags) WHERE value = :{param})"
 
-    def _insert_many(self, tx: Tx, rows: Sequence[dict[str, Any]]) -> list[int]:
+    def _job_ids(self, tx: Tx, count: int) -> list[int]:
         # BEGIN IMMEDIATE holds the write lock: nobody else takes ids until this commits
         last = tx.one("job_id_last")
         assert last is not None
-        ids = list(range(last["id"] + 1, last["id"] + 1 + len(rows)))
-        for params, job_id in zip(rows, ids, strict=True):
-            params["id"] = job_id
-        tx.many("job_insert_numbered", rows)
-        return ids
+        return list(range(last["id"] + 1, last["id"] + 1 + count))
 
     def _claim_fast(
         self, tx: Tx, *, now: float, worker_id: str, queues: Sequence[str],
