@@ -1,8 +1,9 @@
 """The embedded backend: one SQLite file in WAL mode, shared by the processes of one host.
 
 Writes take the database lock up front (``BEGIN IMMEDIATE``) so a transaction never fails half-way
-on a lock upgrade; waits for the lock are absorbed by ``busy_timeout`` and a short retry, so
-"database is locked" never reaches a user. Each thread has its own connection.
+on a lock upgrade; a writer waits for the lock (threads of one process in turn, processes by
+looking again every millisecond or two) up to ``LOCK_WAIT``, so "database is locked" never reaches
+a user. Each thread has its own connection.
 """
 
 from __future__ import annotations
@@ -28,10 +29,19 @@ from jobyard.store.tx import Row, Tx
 QUERIES = load_queries("jobyard.store.sqlite")
 MIGRATIONS = load_migrations("jobyard.store.sqlite")
 
-_LOCK_RETRIES = 50  # after busy_timeout gave up: about 50 * 0.1 s more, with jitter
+_LOCK_RETRIES = 50  # switching a new file to WAL: about 50 * 0.1 s, with jitter
+# seconds a writer waits for the write lock before the database counts as unavailable
+LOCK_WAIT = 30.0
+# the longest pause between two tries for the write lock held by another process. SQLite's own
+# busy handler backs off to 100 ms sleeps, so under steady writes from several processes a
+# waiter kept missing a lock that was free for most of each sleep (enqueues 300 ms late)
+_LOCK_LOOK_MAX = 0.002
 # seconds between looks at the file's change counter while a worker waits for work: how late
-# at most a job enqueued by another process (the server of `jobyard up`) is seen
+# at most a job enqueued by another process (the server of `jobyard up`) is seen. The first
+# looks after a change come quicker, then slow down to CHANGE_POLL: jobs arriving in a stream
+# start within a few ms, and an idle worker looks 50 times a second
 CHANGE_POLL = 0.02
+_CHANGE_POLL_FIRST = 0.003
 
 
 def sqlite_path(url: str) -> str:
@@ -80,27 +90,33 @@ class SqliteStore(SqlStore):
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._pid = os.getpid()
+        # the threads of this process take their turn at writing here, where a finished
+        # writer wakes the next at once, rather than each polling SQLite's lock
+        self._writer = threading.Lock()
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None and self._pid == os.getpid():
             return conn
-        # a forked child never reuses its parent's connections
-        self._pid = os.getpid()
+        if self._pid != os.getpid():
+            # a forked child never reuses its parent's connections, nor its writers' turn
+            self._pid = os.getpid()
+            self._writer = threading.Lock()
         directory = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(directory):
             raise StoreUnavailable(f"no directory {directory!r} for the database {self.path!r}")
         try:
             conn = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+                self.path, timeout=LOCK_WAIT, isolation_level=None, check_same_thread=False
             )
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT * 1000)}")
             self._enable_wal(conn)
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open {self.path!r}: {exc}") from exc
         self._local.conn = conn
+        self._local.patient = True
         with self._all_lock:
             self._all.append(conn)
         return conn
@@ -125,17 +141,19 @@ class SqliteStore(SqlStore):
         with self._work:
             seen = getattr(self._seen, "work", self._work_seq)
         woken = False
+        pause = _CHANGE_POLL_FIRST
         while not changed and not woken:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             with self._work:
                 woken = self._work.wait_for(
-                    lambda: self._work_seq != seen, timeout=min(remaining, CHANGE_POLL)
+                    lambda: self._work_seq != seen, timeout=min(remaining, pause)
                 )
             if not woken:
                 latest = _data_version(conn)
                 changed, version = latest != version, latest
+                pause = min(pause * 1.5, CHANGE_POLL)
         with self._work:
             self._seen.work = self._work_seq
         self._seen.version = version
@@ -158,34 +176,66 @@ class SqliteStore(SqlStore):
     @contextmanager
     def _tx(self, *, write: bool = True, bulk: bool = False) -> Iterator[Tx]:
         conn = self._conn()
-        self._begin(conn, "BEGIN IMMEDIATE" if write else "BEGIN")
-        try:
-            yield _SqliteTx(conn)
-        except sqlite3.Error as exc:
-            _rollback(conn)
-            translated = self._translate(exc)
-            if translated is exc:
-                raise
-            raise translated from exc
-        except BaseException:
-            _rollback(conn)
-            raise
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            _rollback(conn)
-            raise self._translate(exc) from exc
-
-    def _begin(self, conn: sqlite3.Connection, statement: str) -> None:
-        for attempt in range(_LOCK_RETRIES):
+        with self._writing(conn) if write else self._reading(conn):
             try:
-                conn.execute(statement)
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise self._translate(exc) from exc
-                time.sleep(0.05 + random.random() * 0.1 * min(attempt + 1, 5))
-        raise StoreUnavailable(f"the database {self.path!r} stayed locked")
+                yield _SqliteTx(conn)
+            except sqlite3.Error as exc:
+                _rollback(conn)
+                translated = self._translate(exc)
+                if translated is exc:
+                    raise
+                raise translated from exc
+            except BaseException:
+                _rollback(conn)
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                _rollback(conn)
+                raise self._translate(exc) from exc
+
+    @contextmanager
+    def _reading(self, conn: sqlite3.Connection) -> Iterator[None]:
+        # a deferred BEGIN takes no lock; WAL readers wait only for a crashed file's recovery
+        self._patience(conn, True)
+        try:
+            conn.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+        yield
+
+    @contextmanager
+    def _writing(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """This process's writer's turn, then the file's write lock (``BEGIN IMMEDIATE``); the
+        caller commits or rolls back inside."""
+        deadline = time.monotonic() + LOCK_WAIT
+        if not self._writer.acquire(timeout=LOCK_WAIT):
+            raise StoreUnavailable(f"the database {self.path!r} stayed locked (by this process)")
+        try:
+            # without a busy handler a taken lock answers "busy" at once, and the wait is ours
+            self._patience(conn, False)
+            pause = _LOCK_LOOK_MAX / 16
+            while True:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) and "busy" not in str(exc):
+                        raise self._translate(exc) from exc
+                if time.monotonic() >= deadline:
+                    raise StoreUnavailable(f"the database {self.path!r} stayed locked")
+                time.sleep(pause * (0.5 + random.random()))
+                pause = min(pause * 2, _LOCK_LOOK_MAX)
+            yield
+        finally:
+            self._writer.release()
+
+    def _patience(self, conn: sqlite3.Connection, patient: bool) -> None:
+        """SQLite's busy handler (up to LOCK_WAIT) for reads, none for ``BEGIN IMMEDIATE``;
+        switched only when a thread goes from one to the other."""
+        if self._local.patient != patient:
+            conn.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT * 1000) if patient else 0}")
+            self._local.patient = patient
 
     @staticmethod
     def _translate(exc: sqlite3.Error) -> Exception:
@@ -295,27 +345,27 @@ class SqliteStore(SqlStore):
     def schema_upgrade(self, target: int | None = None) -> list[int]:
         applied = []
         conn = self._conn()
-        self._begin(conn, "BEGIN IMMEDIATE")
-        try:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migration "
-                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
-            )
-            done = {r[0] for r in conn.execute("SELECT version FROM schema_migration")}
-            for version, name, sql in MIGRATIONS:
-                if version in done or (target is not None and version > target):
-                    continue
-                for statement in _statements(sql):
-                    conn.execute(statement)
+        with self._writing(conn):
+            try:
                 conn.execute(
-                    "INSERT INTO schema_migration (version, name, applied_at) VALUES (?, ?, ?)",
-                    (version, name, self.now()),
+                    "CREATE TABLE IF NOT EXISTS schema_migration "
+                    "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
                 )
-                applied.append(version)
-            conn.execute("COMMIT")
-        except BaseException:
-            _rollback(conn)
-            raise
+                done = {r[0] for r in conn.execute("SELECT version FROM schema_migration")}
+                for version, name, sql in MIGRATIONS:
+                    if version in done or (target is not None and version > target):
+                        continue
+                    for statement in _statements(sql):
+                        conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO schema_migration (version, name, applied_at) VALUES (?, ?, ?)",
+                        (version, name, self.now()),
+                    )
+                    applied.append(version)
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
         return applied
 
     def close(self) -> None:
