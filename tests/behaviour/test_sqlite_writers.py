@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -61,7 +62,7 @@ def lock_held(database_url: str) -> Iterator[Holder]:
         held.proc.communicate(timeout=10)  # and closes its pipes
 
 
-def stored_args(store: Store) -> list[dict[str, object]]:
+def stored_args(store: Store) -> list[dict[str, Any]]:
     return [job.args for job in store.job_list(JobFilter(), PageRequest()).results]
 
 
@@ -90,7 +91,7 @@ def test_writers_wait_for_a_lock_another_process_holds(
             t.join(timeout=30)
     assert not any(t.is_alive() for t in threads)
     assert all(isinstance(r, list) for r in results.values()), results
-    assert sorted(args["n"] for args in stored_args(store)) == [0, 1]  # type: ignore[type-var]
+    assert sorted(args["n"] for args in stored_args(store)) == [0, 1]
 
 
 def test_a_lock_held_past_the_wait_fails_clearly_and_writes_nothing(
