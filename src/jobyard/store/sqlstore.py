@@ -801,12 +801,17 @@ class SqlStore(
             # every job locked first, in id order: two requeues of the same jobs in different
             # orders wait for each other instead of deadlocking (PostgreSQL broke each such
             # deadlock only after its deadlock_timeout, and under load one could give up)
+            located: dict[int, tuple[Row | None, Row | None]] = {}
             for job_id in sorted(set(job_ids)):
                 with contextlib.suppress(NotFound):  # raised below, in the caller's order
-                    self._locate(tx, job_id)
+                    located[job_id] = self._locate(tx, job_id)
             queues = set()
             for job_id in job_ids:
-                live, done = self._locate(tx, job_id)
+                # located again: a job that is not there (NotFound), or named twice
+                if job_id in located:
+                    live, done = located.pop(job_id)
+                else:
+                    live, done = self._locate(tx, job_id)
                 transition(job_id, (live or done or {})["status"], Event.REQUEUE)
                 tx.run(
                     "job_to_live", id=job_id, priority=priority, extra_tries=extra_tries, now=now
